@@ -94,6 +94,14 @@ type Result struct {
 	// Exemption is set when policy accepted a failure; the result then counts as
 	// exempt, not failed, and the reason stays visible.
 	Exemption string `json:"exemption,omitempty"`
+	// Note carries what policy did that the reader should see, e.g. an exemption
+	// that matched but has expired and so no longer applies.
+	Note string `json:"note,omitempty"`
+}
+
+// Gates reports whether this result counts against the --fail-on threshold.
+func (r Result) Gates(threshold Severity) bool {
+	return r.Status == Fail && r.Exemption == "" && r.Severity >= threshold
 }
 
 // Definition is the static part of a check: what the catalogue says about it.
