@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +34,58 @@ type Policy struct {
 	Firewall   Firewall                  `yaml:"firewall"`
 	Exemptions []Exemption               `yaml:"exemptions"`
 	Severity   map[string]check.Severity `yaml:"severity"`
+	Agent      Agent                     `yaml:"agent"`
+	Log        Log                       `yaml:"log"`
+	Metrics    Metrics                   `yaml:"metrics"`
+}
+
+// Agent holds the long-running agent's timings (durations like "5s", "5m").
+type Agent struct {
+	// ResyncInterval is the slow full re-audit and reconcile, whatever the
+	// events said.
+	ResyncInterval time.Duration `yaml:"resync_interval"`
+	// DriftInterval is the cheap check of hardend's own chain and jump (enforce
+	// mode) that repairs a flush, a firewall reload or a dockerd restart.
+	DriftInterval time.Duration `yaml:"drift_interval"`
+	// SummaryInterval is how often a summary line is logged; 0 = never.
+	SummaryInterval time.Duration `yaml:"summary_interval"`
+	// DockerBackoffMin and DockerBackoffMax bound the wait between attempts to
+	// reach Docker again.
+	DockerBackoffMin time.Duration `yaml:"docker_backoff_min"`
+	DockerBackoffMax time.Duration `yaml:"docker_backoff_max"`
+	// OnStop is what SIGTERM does to hardend's firewall rules: keep (the
+	// protection outlives the agent) or reset (remove them).
+	OnStop string `yaml:"on_stop"`
+}
+
+// Log says where the agent's records go.
+type Log struct {
+	// Level is the lowest level logged: error, warn, info (default) or debug.
+	Level   string      `yaml:"level"`
+	Targets []LogTarget `yaml:"targets"`
+}
+
+// LogTarget is one log destination.
+type LogTarget struct {
+	Type     string `yaml:"type"`     // stderr | local | udp | tcp | tls
+	Address  string `yaml:"address"`  // host:port (udp, tcp, tls); socket path (local, default /dev/log)
+	Facility string `yaml:"facility"` // syslog facility, default daemon
+	// Format: text|json for stderr; rfc5424|rfc3164 for syslog targets
+	// (default rfc5424, rfc3164 on the local socket).
+	Format     string `yaml:"format"`
+	CAFile     string `yaml:"ca_file"`     // tls: PEM CA bundle (default: system roots)
+	CertFile   string `yaml:"cert_file"`   // tls: client certificate (optional)
+	KeyFile    string `yaml:"key_file"`    // tls: its key
+	ServerName string `yaml:"server_name"` // tls: name to verify (default: the address's host)
+	Queue      int    `yaml:"queue"`       // records waiting for this target at most (default 1024)
+}
+
+// Metrics configures the optional Prometheus endpoint.
+type Metrics struct {
+	// Listen is host:port to serve /metrics on; empty = off.
+	Listen string `yaml:"listen"`
+	// AllowRemote permits a non-loopback Listen address.
+	AllowRemote bool `yaml:"allow_remote"`
 }
 
 // Firewall is the network-exposure part of the policy.
@@ -109,7 +163,15 @@ func Default() *Policy {
 
 // Parse decodes and validates a policy document. Unknown keys are errors.
 func Parse(data []byte) (*Policy, error) {
-	p := &Policy{FailOn: check.High, Firewall: Firewall{Mode: "report", Default: "allow"}}
+	p := &Policy{
+		FailOn:   check.High,
+		Firewall: Firewall{Mode: "report", Default: "allow"},
+		Agent: Agent{
+			ResyncInterval: 5 * time.Minute, DriftInterval: 5 * time.Second, SummaryInterval: time.Hour,
+			DockerBackoffMin: time.Second, DockerBackoffMax: 30 * time.Second, OnStop: "keep",
+		},
+		Log: Log{Level: "info", Targets: []LogTarget{{Type: "stderr"}}},
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(p); err != nil && !errors.Is(err, io.EOF) {
@@ -167,7 +229,117 @@ func (p *Policy) validate() error {
 			errs = append(errs, fmt.Errorf("severity: %q is not a check ID like HD-CTR-011", id))
 		}
 	}
+	errs = append(errs, p.Agent.validate()...)
+	errs = append(errs, p.Log.validate()...)
+	errs = append(errs, p.Metrics.validate()...)
 	return errors.Join(errs...)
+}
+
+func (a Agent) validate() []error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		min  time.Duration
+	}{
+		{"resync_interval", a.ResyncInterval, 10 * time.Second},
+		{"drift_interval", a.DriftInterval, 500 * time.Millisecond},
+		{"docker_backoff_min", a.DockerBackoffMin, 10 * time.Millisecond},
+		{"docker_backoff_max", a.DockerBackoffMax, 10 * time.Millisecond},
+	} {
+		if d.v < d.min {
+			errs = append(errs, fmt.Errorf("agent.%s: %v is below the minimum of %v", d.name, d.v, d.min))
+		}
+	}
+	if a.SummaryInterval != 0 && a.SummaryInterval < time.Minute {
+		errs = append(errs, fmt.Errorf("agent.summary_interval: %v: want 0 (off) or at least 1m", a.SummaryInterval))
+	}
+	if a.DockerBackoffMax < a.DockerBackoffMin {
+		errs = append(errs, fmt.Errorf("agent.docker_backoff_max (%v) is below docker_backoff_min (%v)", a.DockerBackoffMax, a.DockerBackoffMin))
+	}
+	switch a.OnStop {
+	case "keep", "reset":
+	default:
+		errs = append(errs, fmt.Errorf("agent.on_stop: want keep or reset, got %q", a.OnStop))
+	}
+	return errs
+}
+
+// syslogFacilities are the facility names log targets accept (RFC 5424 §6.2.1
+// plus the usual names); internal/logship accepts the same.
+var syslogFacilities = []string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+	"authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"}
+
+func (l Log) validate() []error {
+	var errs []error
+	switch l.Level {
+	case "error", "warn", "info", "debug":
+	default:
+		errs = append(errs, fmt.Errorf("log.level: want error, warn, info or debug, got %q", l.Level))
+	}
+	if len(l.Targets) == 0 {
+		errs = append(errs, errors.New("log.targets: list at least one target (stderr is the journal under systemd)"))
+	}
+	stderr := 0
+	for i, t := range l.Targets {
+		where := fmt.Sprintf("log.targets[%d]", i)
+		switch t.Type {
+		case "stderr":
+			stderr++
+			if t.Format != "" && t.Format != "text" && t.Format != "json" {
+				errs = append(errs, fmt.Errorf("%s: stderr format: want text or json, got %q", where, t.Format))
+			}
+			if t.Address != "" || t.Facility != "" {
+				errs = append(errs, fmt.Errorf("%s: stderr takes no address or facility", where))
+			}
+		case "local", "udp", "tcp", "tls":
+			if t.Format != "" && t.Format != "rfc5424" && t.Format != "rfc3164" {
+				errs = append(errs, fmt.Errorf("%s: %s format: want rfc5424 or rfc3164, got %q", where, t.Type, t.Format))
+			}
+			if t.Facility != "" && !slices.Contains(syslogFacilities, t.Facility) {
+				errs = append(errs, fmt.Errorf("%s: facility %q: want one of %s", where, t.Facility, strings.Join(syslogFacilities, ", ")))
+			}
+			if t.Type == "local" {
+				if t.Address != "" && !path.IsAbs(t.Address) {
+					errs = append(errs, fmt.Errorf("%s: local address %q: want an absolute socket path", where, t.Address))
+				}
+			} else if _, port, err := net.SplitHostPort(t.Address); err != nil || port == "" {
+				errs = append(errs, fmt.Errorf("%s: %s address %q: want host:port", where, t.Type, t.Address))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("%s: type %q: want stderr, local, udp, tcp or tls", where, t.Type))
+		}
+		if t.Type != "tls" && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "") {
+			errs = append(errs, fmt.Errorf("%s: ca_file, cert_file, key_file and server_name only apply to type tls", where))
+		}
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			errs = append(errs, fmt.Errorf("%s: cert_file and key_file go together", where))
+		}
+		if t.Queue < 0 || t.Queue > 1<<20 {
+			errs = append(errs, fmt.Errorf("%s: queue %d: want 0 (default) to %d", where, t.Queue, 1<<20))
+		}
+	}
+	if stderr > 1 {
+		errs = append(errs, errors.New("log.targets: stderr listed more than once"))
+	}
+	return errs
+}
+
+func (m Metrics) validate() []error {
+	if m.Listen == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(m.Listen)
+	if err != nil || port == "" {
+		return []error{fmt.Errorf("metrics.listen %q: want host:port, e.g. 127.0.0.1:9641", m.Listen)}
+	}
+	if m.AllowRemote || host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return []error{fmt.Errorf("metrics.listen %q is not a loopback address: findings would be readable from other hosts (set metrics.allow_remote: true to mean it)", m.Listen)}
+	}
+	return nil
 }
 
 func (s Selector) validate() error {

@@ -203,3 +203,126 @@ func FuzzParse(f *testing.F) {
 		_, _ = Parse(data)
 	})
 }
+
+func TestAgentLogMetricsDefaults(t *testing.T) {
+	p := Default()
+	want := Agent{ResyncInterval: 5 * time.Minute, DriftInterval: 5 * time.Second, SummaryInterval: time.Hour,
+		DockerBackoffMin: time.Second, DockerBackoffMax: 30 * time.Second, OnStop: "keep"}
+	if p.Agent != want {
+		t.Errorf("agent defaults: got %+v, want %+v", p.Agent, want)
+	}
+	if p.Log.Level != "info" || len(p.Log.Targets) != 1 || p.Log.Targets[0] != (LogTarget{Type: "stderr"}) {
+		t.Errorf("log defaults: got %+v", p.Log)
+	}
+	if p.Metrics != (Metrics{}) {
+		t.Errorf("metrics must be off by default: %+v", p.Metrics)
+	}
+	// A document without these sections gets the same defaults.
+	q, err := Parse([]byte("fail_on: high\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Agent != p.Agent || len(q.Log.Targets) != 1 || q.Metrics != p.Metrics {
+		t.Errorf("defaults without the sections: %+v %+v %+v", q.Agent, q.Log, q.Metrics)
+	}
+}
+
+func TestParseAgentLogMetrics(t *testing.T) {
+	doc := `agent:
+  resync_interval: 10m
+  drift_interval: 2s
+  summary_interval: 0s
+  docker_backoff_min: 500ms
+  docker_backoff_max: 1m
+  on_stop: reset
+log:
+  level: debug
+  targets:
+    - type: stderr
+      format: json
+    - type: local
+    - type: udp
+      address: "192.0.2.10:514"
+      facility: local3
+    - type: tls
+      address: "logs.example.net:6514"
+      ca_file: /etc/hardend/ca.pem
+      cert_file: /etc/hardend/c.pem
+      key_file: /etc/hardend/c.key
+      server_name: logs.example.net
+      format: rfc3164
+      queue: 4096
+metrics:
+  listen: "[::1]:9641"
+`
+	p, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAgent := Agent{ResyncInterval: 10 * time.Minute, DriftInterval: 2 * time.Second, DockerBackoffMin: 500 * time.Millisecond,
+		DockerBackoffMax: time.Minute, OnStop: "reset"}
+	if p.Agent != wantAgent {
+		t.Errorf("agent: got %+v, want %+v", p.Agent, wantAgent)
+	}
+	wantTargets := []LogTarget{
+		{Type: "stderr", Format: "json"},
+		{Type: "local"},
+		{Type: "udp", Address: "192.0.2.10:514", Facility: "local3"},
+		{Type: "tls", Address: "logs.example.net:6514", CAFile: "/etc/hardend/ca.pem", CertFile: "/etc/hardend/c.pem",
+			KeyFile: "/etc/hardend/c.key", ServerName: "logs.example.net", Format: "rfc3164", Queue: 4096},
+	}
+	if p.Log.Level != "debug" || len(p.Log.Targets) != len(wantTargets) {
+		t.Fatalf("log: got %+v", p.Log)
+	}
+	for i := range wantTargets {
+		if p.Log.Targets[i] != wantTargets[i] {
+			t.Errorf("log.targets[%d]: got %+v, want %+v", i, p.Log.Targets[i], wantTargets[i])
+		}
+	}
+	if p.Metrics.Listen != "[::1]:9641" {
+		t.Errorf("metrics: %+v", p.Metrics)
+	}
+}
+
+func TestParseAgentLogMetricsErrors(t *testing.T) {
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"unknown agent key", "agent:\n  resync: 5m\n", "field resync not found"},
+		{"unknown log key", "log:\n  target: []\n", "field target not found"},
+		{"unknown target key", "log:\n  targets:\n    - type: udp\n      adress: h:514\n", "field adress not found"},
+		{"unknown metrics key", "metrics:\n  port: 9641\n", "field port not found"},
+		{"bad duration", "agent:\n  drift_interval: soon\n", "time.Duration"},
+		{"bare number duration", "agent:\n  drift_interval: 5\n", "time.Duration"},
+		{"resync too short", "agent:\n  resync_interval: 1s\n", "agent.resync_interval"},
+		{"drift too short", "agent:\n  drift_interval: 1ms\n", "agent.drift_interval"},
+		{"summary too short", "agent:\n  summary_interval: 5s\n", "agent.summary_interval"},
+		{"backoff inverted", "agent:\n  docker_backoff_min: 1m\n  docker_backoff_max: 1s\n", "below docker_backoff_min"},
+		{"bad on_stop", "agent:\n  on_stop: flush\n", "agent.on_stop"},
+		{"bad level", "log:\n  level: trace\n", "log.level"},
+		{"no targets", "log:\n  targets: []\n", "at least one target"},
+		{"bad type", "log:\n  targets:\n    - type: kafka\n", "type \"kafka\""},
+		{"udp without port", "log:\n  targets:\n    - type: udp\n      address: logs\n", "want host:port"},
+		{"relative local socket", "log:\n  targets:\n    - type: local\n      address: dev/log\n", "absolute socket path"},
+		{"bad facility", "log:\n  targets:\n    - type: tcp\n      address: h:514\n      facility: local9\n", "facility \"local9\""},
+		{"bad syslog format", "log:\n  targets:\n    - type: tcp\n      address: h:514\n      format: json\n", "want rfc5424 or rfc3164"},
+		{"bad stderr format", "log:\n  targets:\n    - type: stderr\n      format: rfc5424\n", "want text or json"},
+		{"tls key on udp", "log:\n  targets:\n    - type: udp\n      address: h:514\n      ca_file: /x\n", "only apply to type tls"},
+		{"cert without key", "log:\n  targets:\n    - type: tls\n      address: h:6514\n      cert_file: /x\n", "go together"},
+		{"stderr twice", "log:\n  targets:\n    - type: stderr\n    - type: stderr\n", "more than once"},
+		{"metrics on every interface", "metrics:\n  listen: \":9641\"\n", "not a loopback address"},
+		{"metrics public", "metrics:\n  listen: \"192.0.2.1:9641\"\n", "not a loopback address"},
+		{"metrics no port", "metrics:\n  listen: \"127.0.0.1\"\n", "want host:port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Parse: got error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Parse([]byte("metrics:\n  listen: \"192.0.2.1:9641\"\n  allow_remote: true\n")); err != nil {
+		t.Errorf("allow_remote: %v", err)
+	}
+}
