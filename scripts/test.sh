@@ -4,7 +4,8 @@
 # It installs what the real-kernel tests need (TESTING.md): docker.io (dockerd
 # 20.10), iptables (both the nft and legacy variants), busybox-static (the test
 # image), rsyslog (the syslog receiver), conntrack, iproute2/util-linux (network
-# namespaces, nsenter, flock) and systemd's analyzer (the unit's security score).
+# namespaces, nsenter, flock, setpriv), procps, groff-base (the man page) and
+# systemd's analyzer (the unit's security score).
 # Docker's own service is never started: every test starts its own dockerd inside
 # a network namespace it creates and removes, so this machine's firewall is never
 # touched. Then gofmt, go vet and `go test ./...`.
@@ -29,6 +30,9 @@ want conntrack conntrack
 want nft nftables
 want systemd-analyze systemd
 want dpkg-deb dpkg
+want kill procps
+want setpriv util-linux
+want groff groff-base
 [ -x /bin/busybox ] || need+=(busybox-static)
 # rsyslog's TLS driver for the syslog-over-TLS test.
 [ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || [ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so ] || need+=(rsyslog-gnutls)

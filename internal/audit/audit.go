@@ -110,7 +110,7 @@ func Run(ctx context.Context, opts Options) *Scan {
 	}
 	scan.Detection = virt.Detect(virt.Source{Root: opts.Root})
 	results := virt.Checks(scan.Detection, opts.Root)
-	listeners, listenersErr := procnet.Listeners(opts.Root, 1)
+	listeners, listenersErr := procnet.Listeners(opts.Root, listenerPid(opts.Root))
 	wg.Wait()
 
 	snap := scan.Docker
@@ -348,4 +348,15 @@ func exposureSummary(x *firewall.Exposure) map[string]any {
 		verdicts[string(pe.Verdict)]++
 	}
 	return map[string]any{"external_interfaces": x.External, "ports_by_verdict": verdicts}
+}
+
+// listenerPid is a process in the network namespace whose rules are read: on the
+// live host hardend's own (it reads the rules of the namespace it runs in, which
+// under nsenter or a network namespace is not PID 1's), below another root the
+// host's init.
+func listenerPid(root string) int {
+	if filepath.Clean(root) == "/" {
+		return os.Getpid()
+	}
+	return 1
 }
