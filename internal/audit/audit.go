@@ -8,12 +8,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hardend/hardend/internal/check"
 	"github.com/hardend/hardend/internal/containers"
 	"github.com/hardend/hardend/internal/firewall"
+	"github.com/hardend/hardend/internal/firewall/iptsave"
 	"github.com/hardend/hardend/internal/kernel"
 	"github.com/hardend/hardend/internal/policy"
 	"github.com/hardend/hardend/internal/procnet"
@@ -204,11 +206,14 @@ func auditFirewall(rd firewallRead, snap *containers.Snapshot, listeners []procn
 		Policy:     opts.Policy.Firewall,
 	}
 	if listenersErr == nil {
-		in.Listeners = firewall.ListenersFromSockets(listeners, nil, "")
+		in.Listeners = ownedListeners(opts.Root, listeners, in.Workloads)
 	}
 	if rd.rules != nil {
 		in.Rules = *rd.rules
+	} else if rd.err != nil {
+		in.ReadErr = map[iptsave.Family]error{iptsave.IPv4: rd.err, iptsave.IPv6: rd.err}
 	}
+	in.RouteLocalnet = routeLocalnet(opts.Root, ifaces)
 	fw.Input = in
 	var results []check.Result
 	var backend *firewall.BackendDecision
@@ -359,4 +364,48 @@ func listenerPid(root string) int {
 		return os.Getpid()
 	}
 	return 1
+}
+
+// ownedListeners attributes the namespace's listening sockets to the
+// host-network containers whose processes hold them (HD-NET-006); the rest are
+// the host's own or docker-proxy's.
+func ownedListeners(root string, socks []procnet.Socket, workloads []firewall.Workload) []firewall.Listener {
+	out := firewall.ListenersFromSockets(socks, nil, "")
+	for _, w := range workloads {
+		if w.NetworkMode != "host" || w.Pid <= 0 {
+			continue
+		}
+		owned, err := procnet.SocketInodes(root, w.Pid)
+		if err != nil {
+			continue
+		}
+		for i, l := range firewall.ListenersFromSockets(socks, owned, w.ID) {
+			if l.ContainerID != "" {
+				out[i].ContainerID = l.ContainerID
+			}
+		}
+	}
+	return out
+}
+
+// routeLocalnet reports whether the kernel routes 127.0.0.0/8 arriving on an
+// external interface (net.ipv4.conf.{all,IFACE}.route_localnet): then a
+// 127.0.0.1-published port is reachable from a neighbour on the link.
+func routeLocalnet(root string, ifaces []firewall.Interface) bool {
+	names := []string{"all"}
+	for _, i := range ifaces {
+		if !i.Loopback {
+			names = append(names, i.Name)
+		}
+	}
+	for _, n := range names {
+		if strings.Contains(n, "/") || n == "." || n == ".." {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(root, "proc/sys/net/ipv4/conf", n, "route_localnet"))
+		if err == nil && strings.TrimSpace(string(b)) == "1" && n != "docker0" && !strings.HasPrefix(n, "br-") {
+			return true
+		}
+	}
+	return false
 }

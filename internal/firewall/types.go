@@ -33,9 +33,12 @@ type Port struct {
 	// HostIP is the address Docker bound; the zero Addr means "every address"
 	// (Docker's "" — 0.0.0.0 and :: are kept as themselves).
 	HostIP        netip.Addr
-	HostPort      uint16
+	HostPort      uint16 // 0: no host port (a routed-mode network publishes the container's own address)
 	ContainerPort uint16
 	Proto         string // "tcp", "udp", "sctp"
+	// Ingress marks a swarm service port published through the routing mesh
+	// (nat DOCKER-INGRESS), not a binding of this container.
+	Ingress bool
 }
 
 // Endpoint is a container's attachment to one network.

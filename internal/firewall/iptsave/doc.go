@@ -12,4 +12,12 @@
 // options. Accessors answer the questions the analysis asks (Dports, CtState,
 // Comment ...). Anything the parser does not understand is kept, never dropped, so
 // that a caller can treat an unknown match conservatively.
+//
+// The quirks of real dumps (quirks.go): counters, CRLF, quoted comments with
+// escapes, "[unsupported revision]" (kept as Module.Unsupported), iptables-nft's
+// "# Table `x' is incompatible, use 'nft' tool." (Ruleset.Incompatible: that
+// table's rules are missing, not empty), its "# Warning: iptables-legacy tables
+// present" (Ruleset.LegacyTablesPresent), and its stderr captured into the dump
+// ("Parsing nftables rule failed": ErrIncomplete). A truncated dump is
+// ErrTruncated. An incomplete or truncated dump is never evaluated.
 package iptsave

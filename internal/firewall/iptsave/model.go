@@ -60,10 +60,13 @@ type Rule struct {
 	In, Out  Cond // -i, -o (a trailing "+" is a wildcard)
 	Fragment Cond // -f (Value "" when present)
 
-	Matches []Module // every -m module, in order, with its options
-	Target  string   // -j or -g target; "" when the rule has none (counts only)
-	Goto    bool     // -g rather than -j
+	Matches    []Module // every -m module, in order, with its options
+	Target     string   // -j or -g target; "" when the rule has none (counts only)
+	Goto       bool     // -g rather than -j
 	TargetOpts []Option
+	// TargetUnsupported is set when iptables printed "[unsupported revision]"
+	// after the target: it could not show the target's options.
+	TargetUnsupported bool
 }
 
 // Cond is a possibly negated single-valued condition.
@@ -77,6 +80,10 @@ type Cond struct {
 type Module struct {
 	Name string
 	Opts []Option
+	// Unsupported is set when iptables printed "[unsupported revision]" for the
+	// module: the kernel holds a revision this iptables cannot show, so the
+	// options are missing and the match must be treated as unknown.
+	Unsupported bool
 }
 
 // Option is one "[!] --name [values...]" of a match module or target.

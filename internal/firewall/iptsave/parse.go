@@ -22,7 +22,13 @@ type ParseError struct {
 	Line int
 	Text string
 	Msg  string
+	// Err is a sentinel the caller can test with errors.Is (ErrIncomplete), or
+	// nil.
+	Err error
 }
+
+// Unwrap returns the sentinel, if any.
+func (e *ParseError) Unwrap() error { return e.Err }
 
 func (e *ParseError) Error() string {
 	text := e.Text
@@ -82,11 +88,19 @@ func Parse(data []byte, fam Family) (*Ruleset, error) {
 			if len(f) < 2 {
 				return nil, perr("bad chain declaration")
 			}
+			if len(f[0]) > MaxChainName {
+				return nil, perr(fmt.Sprintf("chain name longer than %d characters", MaxChainName))
+			}
 			if _, dup := cur.Chains[f[0]]; dup {
 				return nil, perr("chain declared twice")
 			}
 			cur.Chains[f[0]] = &Chain{Name: f[0], Policy: f[1]}
 			cur.Order = append(cur.Order, f[0])
+		case isToolError(trimmed):
+			// iptables-nft reports on stderr; a caller that captured both
+			// streams hands us its complaint in the middle of the dump.
+			return nil, &ParseError{Line: lineNo, Text: line, Err: ErrIncomplete,
+				Msg: "iptables reported an error instead of a rule, the dump is incomplete"}
 		default:
 			if cur == nil {
 				return nil, perr("rule outside a table")
@@ -166,6 +180,19 @@ func parseRule(text string) (*Rule, error) {
 			i, err = setCond(&r.In, i)
 		case t == "-o" || t == "--out-interface":
 			i, err = setCond(&r.Out, i)
+		case t == unsupported0 && i+1 < len(toks) && toks[i+1] == unsupported1:
+			// "-m NAME [unsupported revision]": iptables could not print the
+			// module's (or the target's) options.
+			switch {
+			case inTarget:
+				r.TargetUnsupported = true
+			case mod != nil:
+				mod.Unsupported = true
+			default:
+				return nil, errors.New("[unsupported revision] outside a module or target")
+			}
+			i++
+			continue
 		case t == "-f" || t == "--fragment":
 			r.Fragment = Cond{Set: true, Negated: negate}
 			negate = false
@@ -222,8 +249,11 @@ func parseRule(text string) (*Rule, error) {
 // value. Values never start with "-" in iptables-save output except negative
 // numbers, which no match prints.
 func isOptionStart(tok string) bool {
-	return tok == "!" || (len(tok) > 1 && tok[0] == '-' && (tok[1] < '0' || tok[1] > '9'))
+	return tok == "!" || tok == unsupported0 || (len(tok) > 1 && tok[0] == '-' && (tok[1] < '0' || tok[1] > '9'))
 }
+
+// The two tokens of iptables' "[unsupported revision]" marker.
+const unsupported0, unsupported1 = "[unsupported", "revision]"
 
 // tokenize splits a rule line on blanks, honouring iptables-save's double quotes
 // (comments, log prefixes) with backslash escapes for `"` and `\`.

@@ -192,17 +192,39 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add([]byte("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT ! -i lo -m comment --comment \"a \\\"b\\\"\" -j DROP\nCOMMIT\n"))
+	f.Add([]byte("# Table `nat' is incompatible, use 'nft' tool.\r\n*raw\r\n:PREROUTING ACCEPT [0:0]\r\n[1:2] -A PREROUTING -m conntrack [unsupported revision] -j CT --notrack\r\nCOMMIT\r\n"))
+	f.Add([]byte("*nat\n:DOCKER - [0:0]\n-A DOCKER -d 127.0.0.1/32 ! -i docker0 -p tcp -m multiport --dports 1:3,5 -j DNAT --to-destination [fd00::2]:80-81\nCOMMIT\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rs, err := Parse(data, IPv4)
 		if err != nil {
 			return
 		}
+		_ = rs.Incompatible()
+		_ = rs.LegacyTablesPresent()
 		for _, tb := range rs.Tables {
 			for _, name := range tb.Order {
 				for _, r := range tb.Chains[name].Rules {
 					_ = r.Comment()
+					_, _, _ = r.DestinationPorts()
+					_, _ = r.ToDestination()
+					for _, c := range []Cond{r.Src, r.Dst} {
+						if c.Set {
+							ParseAddr(c.Value)
+						}
+					}
 					if o, _, ok := r.Opt("dport"); ok && len(o.Values) > 0 {
 						ParsePorts(o.Values[0])
+					}
+					// The kept text is the rule: parsing it again gives the
+					// same decomposition (what the remediation's read-back
+					// comparison relies on).
+					again, err := parseRule(r.Text)
+					if err != nil {
+						t.Fatalf("rule text %q does not parse again: %v", r.Text, err)
+					}
+					again.Table, again.Line = r.Table, r.Line
+					if diff := cmp.Diff(r, again); diff != "" {
+						t.Fatalf("rule %q parses differently the second time (-first +second)\n%s", r.Text, diff)
 					}
 				}
 			}
