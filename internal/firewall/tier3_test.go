@@ -127,7 +127,7 @@ func expectReach(t *testing.T, o *testenv.Outsider, when string, want map[string
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := o.ReachableWithin(a, 1500*time.Millisecond)
+			r := o.ReachableWithin(a, 2500*time.Millisecond)
 			mu.Lock()
 			got[a] = r
 			mu.Unlock()
