@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -264,9 +265,7 @@ func (e *Engine) teardown(t testing.TB) {
 		// A frozen daemon (a fault test) must be thawed to answer.
 		_ = e.cmd.Process.Signal(syscall.SIGCONT)
 		if ids, err := e.DockerErr("ps", "-aq"); err == nil && ids != "" {
-			if _, err := e.DockerErr(append([]string{"rm", "-f"}, strings.Fields(ids)...)...); err != nil {
-				t.Logf("testenv: removing containers: %v", err)
-			}
+			e.removeContainers(t, strings.Fields(ids))
 		}
 		containerd := readPid(filepath.Join(e.Dir, "exec", "containerd", "containerd.pid"))
 		e.Stop(t)
@@ -346,4 +345,28 @@ func unescapeMount(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// removeContainers removes containers 25 per call, 8 calls at a time: one
+// `docker rm -f` of 500 containers outlasts any sane deadline, and a killed
+// removal leaves shims running after the namespace is gone.
+func (e *Engine) removeContainers(t testing.TB, ids []string) {
+	const batch, parallel = 25, 8
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for len(ids) > 0 {
+		n := min(batch, len(ids))
+		chunk := ids[:n]
+		ids = ids[n:]
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := e.DockerErr(append([]string{"rm", "-f"}, chunk...)...); err != nil {
+				t.Logf("testenv: removing containers: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -1,0 +1,1 @@
+docker run -d --name default hardend-test/busybox sleep 600

@@ -1,0 +1,1 @@
+docker run -d --name docker-socket -u 1000:1000 --cap-drop=ALL --cap-add=NET_BIND_SERVICE --read-only --security-opt no-new-privileges --memory 64m --pids-limit 100 -v /tmp/hdt4261734301/d.sock:/var/run/docker.sock hardend-test/busybox sleep 600

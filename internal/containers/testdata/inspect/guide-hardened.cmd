@@ -1,0 +1,1 @@
+docker run -d --name guide-hardened -u 1000:1000 --cap-drop=ALL --cap-add=NET_BIND_SERVICE --read-only --security-opt no-new-privileges -p 127.0.0.1:8081:80 hardend-test/busybox httpd -f -p 80 -h /www

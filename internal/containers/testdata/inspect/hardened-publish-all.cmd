@@ -1,0 +1,1 @@
+docker run -d --name hardened-publish-all -u 1000:1000 --cap-drop=ALL --cap-add=NET_BIND_SERVICE --read-only --security-opt no-new-privileges --memory 64m --pids-limit 100 -p 8083:80 hardend-test/busybox httpd -f -p 80 -h /www

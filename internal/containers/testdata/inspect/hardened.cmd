@@ -1,0 +1,1 @@
+docker run -d --name hardened -u 1000:1000 --cap-drop=ALL --cap-add=NET_BIND_SERVICE --read-only --security-opt no-new-privileges --memory 64m --pids-limit 100 -p 127.0.0.1:8082:80 hardend-test/busybox httpd -f -p 80 -h /www

@@ -1,0 +1,1 @@
+docker run -d --name host-namespaces -u 1000:1000 --cap-drop=ALL --cap-add=NET_BIND_SERVICE --read-only --security-opt no-new-privileges --memory 64m --pids-limit 100 --pid host --ipc host --uts host hardend-test/busybox sleep 600
