@@ -98,7 +98,9 @@ func (h *e2eHost) rules(t *testing.T) string {
 // stripCounters removes what changes between two dumps of the same rules.
 var dumpNoise = regexp.MustCompile(`(?m)^# (Generated|Completed).*$|\[\d+:\d+\]`)
 
-func sameRules(a, b string) bool { return dumpNoise.ReplaceAllString(a, "") == dumpNoise.ReplaceAllString(b, "") }
+func sameRules(a, b string) bool {
+	return dumpNoise.ReplaceAllString(a, "") == dumpNoise.ReplaceAllString(b, "")
+}
 
 func writePolicy(t *testing.T, body string) string {
 	t.Helper()
