@@ -157,17 +157,10 @@ func containerOptions(opts Options) containers.Options {
 }
 
 func collectDocker(ctx context.Context, opts Options) *containers.Snapshot {
-	c := opts.Docker
-	if c == nil {
-		var err error
-		c, err = containers.Connect(containerOptions(opts))
-		if err != nil {
-			return &containers.Snapshot{Host: opts.DockerHost, Err: err,
-				Daemon: containers.ReadDaemon(opts.Root, opts.DockerHost)}
-		}
-		defer c.Close()
+	if opts.Docker != nil {
+		return containers.Collect(ctx, opts.Docker, containerOptions(opts))
 	}
-	return containers.Collect(ctx, c, containerOptions(opts))
+	return containers.Scan(ctx, containerOptions(opts))
 }
 
 // firewallRead is the raw outcome of reading the rule set.
