@@ -420,6 +420,14 @@ func pathLine(pr *PathResult) string {
 		return "no path evaluated (no external interface with an address of this family)"
 	}
 	var b strings.Builder
+	if !pr.Dst.IsValid() {
+		// No destination was evaluated: only the reason means anything.
+		fmt.Fprintf(&b, "%s path: %s", pr.Path, pr.Verdict)
+		if pr.Reason != "" {
+			b.WriteString(" (" + pr.Reason + ")")
+		}
+		return b.String()
+	}
 	fmt.Fprintf(&b, "%s path to %s from %s: %s", pr.Path, pr.Dst, pr.Iface, pr.Verdict)
 	if pr.Via != "" {
 		b.WriteString(" via " + pr.Via)

@@ -109,6 +109,11 @@ func startContainerSet(t *testing.T, e *testenv.Engine, ipv6 bool) {
 	for _, name := range []string{"web", "weblo", "appweb"} {
 		ip := e.Docker(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
 		waitListening(t, e.NS, netip.AddrPortFrom(netip.MustParseAddr(ip), 80).String())
+		// A fresh IPv6 address is tentative until duplicate address detection
+		// ends (~1-2 s): packets to it vanish meanwhile. Wait for it too.
+		if ip6 := e.Docker(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}", name); ip6 != "" {
+			waitListening(t, e.NS, netip.AddrPortFrom(netip.MustParseAddr(ip6), 80).String())
+		}
 	}
 	waitListening(t, e.NS, "127.0.0.1:8084")
 }

@@ -154,7 +154,9 @@ func (r *Report) Text(w io.Writer, color, verbose bool) error {
 			}
 			b.WriteString("\n")
 			if res.Evidence != "" {
-				fmt.Fprintf(&b, "      %s: %s\n", evidenceLabel(res.Status), res.Evidence)
+				label := evidenceLabel(res.Status)
+				indent := "\n" + strings.Repeat(" ", 6+len(label)+2)
+				fmt.Fprintf(&b, "      %s: %s\n", label, strings.ReplaceAll(strings.TrimRight(res.Evidence, "\n"), "\n", indent))
 			}
 			if res.Status == check.Fail && res.Remediation != "" {
 				fmt.Fprintf(&b, "      fix: %s\n", strings.ReplaceAll(res.Remediation, "\n", "\n           "))
