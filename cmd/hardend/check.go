@@ -275,10 +275,12 @@ func writeJSON(w io.Writer, rep *report.Report, rem *remediationOutcome) error {
 	return enc.Encode(doc)
 }
 
-// runAgent runs the long-running service until SIGTERM.
+// runAgent runs the long-running service until SIGTERM. agent.Run builds the
+// real Docker client, auditor and firewall itself from these.
 func runAgent(config, root string, timeout time.Duration, stderr io.Writer) int {
 	err := agent.Run(context.Background(), agent.Config{
-		PolicyFile: config, Root: root, DockerHost: os.Getenv("DOCKER_HOST"), Version: versionString(),
+		PolicyFile: config, Root: root, DockerHost: os.Getenv("DOCKER_HOST"), DockerTimeout: timeout,
+		Version: versionString(),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "hardend: %v\n", err)

@@ -191,7 +191,7 @@ func readFirewall(ctx context.Context, cfg firewall.Config) firewallRead {
 
 func auditFirewall(rd firewallRead, snap *containers.Snapshot, listeners []procnet.Socket, listenersErr error, opts Options) (*FirewallState, []check.Result) {
 	fw := &FirewallState{Detection: rd.detection, Backend: rd.backend, Rules: rd.rules, ReadErr: rd.err}
-	ifaces, ifErr := hostInterfaces()
+	ifaces, ifErr := HostInterfaces()
 	in := firewall.Input{
 		Docker:     DockerFirewall(snap),
 		Workloads:  Workloads(snap),
@@ -268,8 +268,10 @@ func auditFirewall(rd firewallRead, snap *containers.Snapshot, listeners []procn
 	return fw, results
 }
 
-// hostInterfaces lists the interfaces of the network namespace hardend runs in.
-func hostInterfaces() ([]firewall.Interface, error) {
+// HostInterfaces lists the interfaces of the network namespace hardend runs in,
+// with their addresses: the external interfaces and the host's own addresses of
+// the exposure analysis and the firewall plan.
+func HostInterfaces() ([]firewall.Interface, error) {
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("list interfaces: %w", err)

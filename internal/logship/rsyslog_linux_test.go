@@ -3,12 +3,9 @@
 package logship
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,165 +14,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hardend/hardend/internal/logship/syslogtest"
 	"github.com/hardend/hardend/internal/testenv"
 	"github.com/sirupsen/logrus"
 )
-
-// rsyslog is a real rsyslogd (Debian package) listening on loopback inside a
-// test network namespace (TESTING.md), writing every raw message it receives to
-// a file, one per line.
-type rsyslog struct {
-	ns   *testenv.Netns
-	dir  string
-	conf string
-	out  string
-	tls  bool
-	cmd  *exec.Cmd
-}
-
-const (
-	rsyslogPort    = "5514" // imudp and imtcp
-	rsyslogTLSPort = "6514"
-)
-
-// gtlsAvailable reports whether rsyslog's GnuTLS stream driver (Debian package
-// rsyslog-gnutls) is installed.
-func gtlsAvailable() bool {
-	m, _ := filepath.Glob("/usr/lib/*/rsyslog/lmnsd_gtls.so")
-	m2, _ := filepath.Glob("/usr/lib/rsyslog/lmnsd_gtls.so")
-	return len(m)+len(m2) > 0
-}
-
-func startRsyslog(t *testing.T, ns *testenv.Netns, dir, out string, tlsFiles []string) *rsyslog {
-	t.Helper()
-	r := &rsyslog{ns: ns, dir: dir, out: out, conf: filepath.Join(dir, "rsyslog.conf"), tls: tlsFiles != nil}
-	var conf strings.Builder
-	fmt.Fprintf(&conf, "global(workDirectory=%q", dir)
-	if r.tls {
-		fmt.Fprintf(&conf, " defaultNetstreamDriverCAFile=%q defaultNetstreamDriverCertFile=%q defaultNetstreamDriverKeyFile=%q",
-			tlsFiles[0], tlsFiles[1], tlsFiles[2])
-	}
-	conf.WriteString(")\n")
-	// SysSock.Use="off": this rsyslogd must never take the machine's /dev/log
-	// (a network namespace does not separate the filesystem).
-	fmt.Fprintf(&conf, `module(load="imuxsock" SysSock.Use="off")
-input(type="imuxsock" Socket=%q)
-module(load="imudp")
-module(load="imtcp" maxSessions="1000")
-input(type="imudp" address="127.0.0.1" port=%q)
-input(type="imtcp" address="127.0.0.1" port=%q)
-`, filepath.Join(dir, "log"), rsyslogPort, rsyslogPort)
-	if r.tls {
-		fmt.Fprintf(&conf, `input(type="imtcp" address="127.0.0.1" port=%q streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
-`, rsyslogTLSPort)
-	}
-	fmt.Fprintf(&conf, `template(name="raw" type="string" string="%%rawmsg%%\n")
-*.* action(type="omfile" file=%q template="raw")
-`, out)
-	if err := os.WriteFile(r.conf, []byte(conf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r.start(t)
-	return r
-}
-
-func (r *rsyslog) start(t *testing.T) {
-	t.Helper()
-	pidfile := filepath.Join(r.dir, "rsyslogd.pid")
-	os.Remove(pidfile)
-	cmd := r.ns.Command(context.Background(), "rsyslogd", "-n", "-f", r.conf, "-i", pidfile)
-	logf, err := os.Create(filepath.Join(r.dir, fmt.Sprintf("rsyslogd-%d.log", time.Now().UnixNano())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start rsyslogd: %v", err)
-	}
-	r.cmd = cmd
-	t.Cleanup(func() { r.kill() })
-	// Ready when imtcp accepts and a UDP probe reaches the file.
-	deadline := time.Now().Add(20 * time.Second)
-	probe := fmt.Sprintf("<14>1 - - - - - - probe-%d", time.Now().UnixNano())
-	for {
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("rsyslogd not ready after 20s; its output:\n%s", b)
-		}
-		if c, err := r.ns.Dial("udp", "127.0.0.1:"+rsyslogPort, time.Second); err == nil {
-			c.Write([]byte(probe))
-			c.Close()
-		}
-		time.Sleep(50 * time.Millisecond)
-		if b, _ := os.ReadFile(r.out); strings.Contains(string(b), probe) {
-			if c, err := r.ns.Dial("tcp", "127.0.0.1:"+rsyslogPort, time.Second); err == nil {
-				c.Close()
-				return
-			}
-		}
-	}
-}
-
-// kill SIGKILLs the rsyslogd this test started (by pid; works when stopped too).
-func (r *rsyslog) kill() {
-	if r.cmd == nil {
-		return
-	}
-	r.cmd.Process.Kill()
-	r.cmd.Wait()
-	r.cmd = nil
-}
-
-func (r *rsyslog) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := r.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal rsyslogd: %v", err)
-	}
-}
-
-// lines returns the RFC 5424 lines of the output file (probes left out).
-func readLines(t *testing.T, file string) []string {
-	t.Helper()
-	f, err := os.Open(file)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if l := sc.Text(); !strings.Contains(l, " probe-") {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// waitLines waits until the file holds n lines containing marker.
-func waitLines(t *testing.T, file, marker string, n int) []string {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var got []string
-		for _, l := range readLines(t, file) {
-			if strings.Contains(l, marker) {
-				got = append(got, l)
-			}
-		}
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d lines with %q after 15s, want %d", file, len(got), marker, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func nsDialer(ns *testenv.Netns) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -189,10 +31,7 @@ func nsDialer(ns *testenv.Netns) func(ctx context.Context, network, addr string)
 
 func requireRsyslog(t *testing.T) *testenv.Netns {
 	t.Helper()
-	testenv.RequireRoot(t)
-	if _, err := exec.LookPath("rsyslogd"); err != nil {
-		t.Skip("needs rsyslogd (Debian package rsyslog)")
-	}
+	syslogtest.Require(t)
 	return testenv.NewNetns(t)
 }
 
@@ -205,23 +44,23 @@ func TestRsyslogReceivesFindings(t *testing.T) {
 	out := filepath.Join(dir, "out.log")
 	var tlsFiles []string
 	caFile := ""
-	if gtlsAvailable() {
+	if syslogtest.GnuTLSAvailable() {
 		ca, cert, key, _ := testPKI(t)
 		tlsFiles, caFile = []string{ca, cert, key}, ca
 	} else {
 		t.Log("rsyslog-gnutls not installed: TLS to rsyslogd not tested (apt-get install rsyslog-gnutls)")
 	}
-	startRsyslog(t, ns, dir, out, tlsFiles)
+	r := syslogtest.Start(t, ns, dir, out, syslogtest.Options{TLS: tlsFiles})
 
 	container := `db "main" \ [x] ]` // no Docker name looks like this; the escaping must hold anyway
 	tests := []struct {
 		name   string
 		target Target
 	}{
-		{"udp", Target{Type: TypeUDP, Address: "127.0.0.1:" + rsyslogPort}},
-		{"tcp", Target{Type: TypeTCP, Address: "127.0.0.1:" + rsyslogPort}},
-		{"tls", Target{Type: TypeTLS, Address: "127.0.0.1:" + rsyslogTLSPort, CAFile: caFile, ServerName: "syslog.test"}},
-		{"local", Target{Type: TypeLocal, Address: filepath.Join(dir, "log"), Format: FormatRFC5424}},
+		{"udp", Target{Type: TypeUDP, Address: "127.0.0.1:" + syslogtest.Port}},
+		{"tcp", Target{Type: TypeTCP, Address: "127.0.0.1:" + syslogtest.Port}},
+		{"tls", Target{Type: TypeTLS, Address: "127.0.0.1:" + syslogtest.TLSPort, CAFile: caFile, ServerName: "syslog.test"}},
+		{"local", Target{Type: TypeLocal, Address: r.Socket, Format: FormatRFC5424}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -237,7 +76,7 @@ func TestRsyslogReceivesFindings(t *testing.T) {
 					"port": "8080/tcp", "status": "fail", "n": i,
 				}).Warn(marker + " port 8080/tcp reachable — from outside")
 			}
-			lines := waitLines(t, out, marker, 5)
+			lines := r.WaitLines(t, marker, 5, 15*time.Second)
 			t.Logf("rsyslogd wrote: %s", lines[0])
 			for i, line := range lines {
 				p, err := parse5424(line)
@@ -268,40 +107,78 @@ func TestRsyslogStoppedReceiver(t *testing.T) {
 	ns := requireRsyslog(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.log")
-	r := startRsyslog(t, ns, dir, out, nil)
+	r := syslogtest.Start(t, ns, dir, out, syslogtest.Options{})
 
 	s := newShipper(t, Options{
-		Targets: []Target{{Type: TypeStderr}, {Type: TypeTCP, Address: "127.0.0.1:" + rsyslogPort, QueueSize: 256}},
+		Targets: []Target{{Type: TypeStderr}, {Type: TypeTCP, Address: "127.0.0.1:" + syslogtest.Port, QueueSize: 256}},
 		Dial:    nsDialer(ns),
 		// A write to the stopped receiver blocks up to 30 s: a logger that made its
 		// caller wait would show it in every percentile.
 		WriteTimeout: 30 * time.Second, BackoffMin: 50 * time.Millisecond, BackoffMax: 500 * time.Millisecond,
 	})
 	l := s.NewLogger()
-	payload := strings.Repeat("evidence ", 400) // ~3.6 kB: fills socket buffers fast
-	const n = 2000
-	measure := func(marker string) []time.Duration {
-		d := make([]time.Duration, n)
-		for i := range n {
-			start := time.Now()
-			l.WithFields(logrus.Fields{FieldCheck: "HD-NET-001", "container": "db", "n": i}).Warn(marker + " " + payload)
-			d[i] = time.Since(start)
-			time.Sleep(100 * time.Microsecond)
-		}
-		return d
+	payload := strings.Repeat("evidence ", 400) // ~3.6 kB
+	logOne := func(marker string, i int, payload string) time.Duration {
+		start := time.Now()
+		l.WithFields(logrus.Fields{FieldCheck: "HD-NET-001", "container": "db", "n": i}).Warn(marker + " " + payload)
+		return time.Since(start)
 	}
-
-	up := measure("phase-up")
+	const n = 2000
+	up := make([]time.Duration, n)
+	for i := range n {
+		up[i] = logOne("phase-up", i, payload)
+		time.Sleep(100 * time.Microsecond)
+	}
 	st := s.Stats()[1]
-	waitLines(t, out, "phase-up", n-int(st.Dropped))
+	r.WaitLines(t, "phase-up", n-int(st.Dropped), 15*time.Second)
 	t.Logf("receiver up:      p50 %v p99 %v max %v (dropped %d)", percentile(up, .5), percentile(up, .99), percentile(up, 1), st.Dropped)
 
-	r.signal(t, syscall.SIGSTOP)
-	stopped := measure("phase-stopped")
+	r.Signal(t, syscall.SIGSTOP)
+	if err := r.WaitStopped(5 * time.Second); err != nil {
+		t.Fatalf("after SIGSTOP: %v: the test would prove nothing", err)
+	}
+	// The kernel buffers a lot on loopback (tcp_rmem up to 32 MB here), so a
+	// fixed number of records may all fit and prove nothing. Log the largest
+	// records the TCP target sends (8 kB, rsyslog's default maximum) until
+	// the receiver's buffers are full: records wait in the target's queue
+	// and none is sent for 300 ms — what a live receiver never shows. Then
+	// log n more, with the queue full and its writer blocked. Every call is
+	// timed. The cap (256 MB) is far above what any socket buffers hold.
+	big := strings.Repeat("evidence ", 900)
+	const maxRecords = 256 << 20 / 8192
+	var stopped []time.Duration
+	stalled := func() bool {
+		a := s.Stats()[1]
+		if a.Queued == 0 {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+		if b := s.Stats()[1]; b.Sent != a.Sent || b.Queued == 0 {
+			return false
+		}
+		time.Sleep(250 * time.Millisecond)
+		b := s.Stats()[1]
+		return b.Sent == a.Sent && b.Queued > 0
+	}
+	stalledAt := -1
+	for i := 0; i < maxRecords && stalledAt < 0; i++ {
+		stopped = append(stopped, logOne("phase-stopped", i, big))
+		if i%64 == 63 && s.Stats()[1].Queued >= 256 && stalled() {
+			stalledAt = i
+		}
+	}
+	if stalledAt < 0 {
+		t.Fatalf("%d records of 8 kB (%d MB) to a SIGSTOPped receiver and its queue still drains: did it really stop?", len(stopped), len(stopped)*8192>>20)
+	}
+	before := s.Stats()[1]
+	for i := range n {
+		stopped = append(stopped, logOne("phase-stopped", stalledAt+1+i, big))
+	}
 	st = s.Stats()[1]
-	t.Logf("receiver stopped: p50 %v p99 %v max %v (stats %+v)", percentile(stopped, .5), percentile(stopped, .99), percentile(stopped, 1), st)
-	if st.Dropped == 0 {
-		t.Error("nothing dropped while the receiver was stopped: did it really stop?")
+	t.Logf("receiver stopped: its buffers full after %d records (%d sent); p50 %v p99 %v max %v over %d calls (stats %+v)",
+		stalledAt+1, before.Sent, percentile(stopped, .5), percentile(stopped, .99), percentile(stopped, 1), len(stopped), st)
+	if st.Dropped-before.Dropped < n/2 {
+		t.Errorf("only %d of %d records dropped with the queue full and the receiver stopped", st.Dropped-before.Dropped, n)
 	}
 	// A blocking writer would hold the caller for the 30 s write timeout; the
 	// bounds are loose so a loaded CI machine (scheduling stalls of a second
@@ -314,10 +191,9 @@ func TestRsyslogStoppedReceiver(t *testing.T) {
 	}
 
 	// The receiver dies and a new one starts on the same port.
-	r.kill()
+	r.Kill()
 	out2 := filepath.Join(dir, "out2.log")
-	r2 := startRsyslog(t, ns, dir, out2, nil)
-	defer r2.kill()
+	r2 := syslogtest.Start(t, ns, dir, out2, syslogtest.Options{})
 	deadline := time.Now().Add(15 * time.Second)
 	for st := s.Stats()[1]; st.Queued > 0 || !st.Up; st = s.Stats()[1] {
 		if time.Now().After(deadline) {
@@ -329,6 +205,6 @@ func TestRsyslogStoppedReceiver(t *testing.T) {
 	for i := range 20 {
 		l.WithField("n", i).Warn("phase-after")
 	}
-	waitLines(t, out2, "phase-after", 20)
+	r2.WaitLines(t, "phase-after", 20, 15*time.Second)
 	t.Logf("after the receiver returned: 20/20 new records arrived; stats %+v", s.Stats()[1])
 }

@@ -555,7 +555,7 @@ func TestCloseDeliversQueued(t *testing.T) {
 }
 
 func TestStderrFormats(t *testing.T) {
-	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	at := time.Date(2026, 3, 4, 5, 6, 7, 89e6, time.UTC)
 	tests := []struct {
 		name    string
 		format  string
@@ -563,7 +563,7 @@ func TestStderrFormats(t *testing.T) {
 		check   func(t *testing.T, out string)
 	}{
 		{"text", FormatText, false, func(t *testing.T, out string) {
-			want := `time="2026-03-04T05:06:07Z" level=warning msg="port open" check=HD-NET-001 container=db msgid=finding` + "\n"
+			want := `time="2026-03-04T05:06:07.089Z" level=warning msg="port open" check=HD-NET-001 container=db msgid=finding` + "\n"
 			if out != want {
 				t.Errorf("got %q, want %q", out, want)
 			}
@@ -579,7 +579,7 @@ func TestStderrFormats(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &got); err != nil {
 				t.Fatal(err)
 			}
-			want := map[string]string{"time": "2026-03-04T05:06:07Z", "level": "warning", "msg": "port open", "check": "HD-NET-001", "container": "db", "msgid": "finding"}
+			want := map[string]string{"time": "2026-03-04T05:06:07.089Z", "level": "warning", "msg": "port open", "check": "HD-NET-001", "container": "db", "msgid": "finding"}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}

@@ -149,6 +149,10 @@ func (k *sink) notice(level logrus.Level, format string, args ...any) {
 
 // --- the stderr target ---
 
+// stderrTime stamps stderr lines to the millisecond: the agent reacts to an
+// event within tens of them, and its log should show it.
+const stderrTime = "2006-01-02T15:04:05.000Z07:00"
+
 func newStderrSink(t Target, opts Options) *sink {
 	k := newSink("stderr", t.QueueSize, opts)
 	k.w = opts.Stderr
@@ -157,11 +161,12 @@ func newStderrSink(t Target, opts Options) *sink {
 	var f logrus.Formatter = &logrus.TextFormatter{
 		DisableColors:    true,
 		FullTimestamp:    true,
+		TimestampFormat:  stderrTime,
 		DisableTimestamp: opts.Journal, // the journal stamps every line itself
 		QuoteEmptyFields: true,
 	}
 	if t.Format == FormatJSON {
-		f = &logrus.JSONFormatter{}
+		f = &logrus.JSONFormatter{TimestampFormat: stderrTime}
 	}
 	k.format = func(r *record) ([]byte, error) {
 		b, err := f.Format(r.entry(dummy))
