@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hardend/hardend/internal/testenv"
@@ -35,7 +34,7 @@ func TestCapabilitiesSuffice(t *testing.T) {
 	e.Docker(t, "run", "-d", "--name", "web", "--user", "1000:1000", "-p", "8080:8080", e.Image, "httpd", "-f", "-p", "8080")
 	e.Docker(t, "run", "-d", "--name", "hostnet", "--user", "1000:1000", "--network", "host", e.Image, "httpd", "-f", "-p", "9999")
 
-	waitListening(t, e.NS, "127.0.0.1:9999")
+	e.NS.WaitListening(t, "127.0.0.1:9999")
 
 	audit := func(prefix ...string) report {
 		argv := append(prefix, bin, "--check", "--format", "json", "--fail-on", "critical")
@@ -81,21 +80,4 @@ func allVerdicts(r report) []string {
 	}
 	sort.Strings(v)
 	return v
-}
-
-// waitListening waits until addr accepts TCP connections inside ns.
-func waitListening(t *testing.T, ns *testenv.Netns, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := ns.Dial("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %s in %s: %v", addr, ns.Name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

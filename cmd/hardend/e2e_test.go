@@ -145,7 +145,7 @@ func TestEndToEndCheckRemediateReset(t *testing.T) {
 	}()
 	h.o.RouteVia(t, "172.16.0.0/12")
 	addr := func(port string) string { return h.o.HostV4.String() + ":" + port }
-	waitReachable(t, h.o, addr("8080"), true)
+	h.o.WaitReachable(t, addr("8080"), true)
 
 	// 1. The audit, report only, with the embedded default policy.
 	before := h.rules(t)
@@ -258,16 +258,4 @@ func ipv4Only(dump string) string {
 		return dump
 	}
 	return dump[:i]
-}
-
-func waitReachable(t *testing.T, o *testenv.Outsider, addr string, want bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if o.ReachableWithin(addr, 500*time.Millisecond) == want {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s reachable=%v, want %v", addr, !want, want)
 }

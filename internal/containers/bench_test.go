@@ -58,7 +58,7 @@ func TestBenchCheck(t *testing.T) {
 	// Remove the containers in parallel before the engine's teardown (cleanups
 	// run last-in first-out): a single `docker rm -f` of hundreds of containers
 	// outlasts testenv's deadline for one CLI call.
-	t.Cleanup(func() { removeContainers(t, e) })
+	t.Cleanup(func() { e.RemoveAllContainers(t) })
 	// hardend --check needs cmd/hardend to build (the tree is shared work in
 	// progress); HARDEND_BIN names a binary built elsewhere.
 	hardend := os.Getenv("HARDEND_BIN")
@@ -262,32 +262,6 @@ func startContainers(t *testing.T, e *testenv.Engine, have, want int) {
 	if firstErr != nil {
 		t.Fatal(firstErr)
 	}
-}
-
-// removeContainers force-removes every container of the engine, 25 per CLI
-// call, 8 calls at a time.
-func removeContainers(t *testing.T, e *testenv.Engine) {
-	out, err := e.DockerErr("ps", "-aq")
-	if err != nil || out == "" {
-		return
-	}
-	ids := strings.Fields(out)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for len(ids) > 0 {
-		chunk := ids[:min(25, len(ids))]
-		ids = ids[len(chunk):]
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if _, err := e.DockerErr(append([]string{"rm", "-f"}, chunk...)...); err != nil {
-				t.Logf("removing containers: %v", err)
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 func engineVersion(e *testenv.Engine) string {

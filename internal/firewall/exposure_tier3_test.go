@@ -108,30 +108,14 @@ func startContainerSet(t *testing.T, e *testenv.Engine, ipv6 bool) {
 	// Wait until every server answers from inside the engine's namespace.
 	for _, name := range []string{"web", "weblo", "appweb"} {
 		ip := e.Docker(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)
-		waitListening(t, e.NS, netip.AddrPortFrom(netip.MustParseAddr(ip), 80).String())
+		e.NS.WaitListening(t, netip.AddrPortFrom(netip.MustParseAddr(ip), 80).String())
 		// A fresh IPv6 address is tentative until duplicate address detection
 		// ends (~1-2 s): packets to it vanish meanwhile. Wait for it too.
 		if ip6 := e.Docker(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}", name); ip6 != "" {
-			waitListening(t, e.NS, netip.AddrPortFrom(netip.MustParseAddr(ip6), 80).String())
+			e.NS.WaitListening(t, netip.AddrPortFrom(netip.MustParseAddr(ip6), 80).String())
 		}
 	}
-	waitListening(t, e.NS, "127.0.0.1:8084")
-}
-
-func waitListening(t *testing.T, ns *testenv.Netns, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := ns.Dial("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never answered: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	e.NS.WaitListening(t, "127.0.0.1:8084")
 }
 
 // loopbackRoute makes the outsider the neighbour of moby/moby#45610: it sends

@@ -264,9 +264,7 @@ func (e *Engine) teardown(t testing.TB) {
 	if e.cmd != nil {
 		// A frozen daemon (a fault test) must be thawed to answer.
 		_ = e.cmd.Process.Signal(syscall.SIGCONT)
-		if ids, err := e.DockerErr("ps", "-aq"); err == nil && ids != "" {
-			e.removeContainers(t, strings.Fields(ids))
-		}
+		e.RemoveAllContainers(t)
 		containerd := readPid(filepath.Join(e.Dir, "exec", "containerd", "containerd.pid"))
 		e.Stop(t)
 		// dockerd stops the containerd it supervises; if it was killed, we stop it.
@@ -347,10 +345,16 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// removeContainers removes containers 25 per call, 8 calls at a time: one
-// `docker rm -f` of 500 containers outlasts any sane deadline, and a killed
-// removal leaves shims running after the namespace is gone.
-func (e *Engine) removeContainers(t testing.TB, ids []string) {
+// RemoveAllContainers force-removes every container of the engine, 25 per
+// call, 8 calls at a time: one `docker rm -f` of 500 containers outlasts any
+// sane deadline, and a killed removal leaves shims running after the namespace
+// is gone.
+func (e *Engine) RemoveAllContainers(t testing.TB) {
+	out, err := e.DockerErr("ps", "-aq")
+	if err != nil || out == "" {
+		return
+	}
+	ids := strings.Fields(out)
 	const batch, parallel = 25, 8
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup

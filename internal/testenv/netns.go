@@ -151,3 +151,22 @@ func (n *Netns) ListenPacket(network, addr string) (net.PacketConn, error) {
 	})
 	return c, err
 }
+
+// WaitListening waits (up to 10 s) until addr accepts TCP connections from
+// inside the namespace: a server in a fresh container, or a fresh IPv6 address
+// still in duplicate address detection, is not there at once.
+func (n *Netns) WaitListening(t testing.TB, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := n.Dial("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s in %s: %v", addr, n.Name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

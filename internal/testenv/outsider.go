@@ -73,3 +73,17 @@ func (o *Outsider) ReachableWithin(addr string, timeout time.Duration) bool {
 	c.Close()
 	return true
 }
+
+// WaitReachable waits (up to 10 s) until a TCP connect from the outsider to addr
+// succeeds (want) or fails (!want), and fails the test otherwise.
+func (o *Outsider) WaitReachable(t testing.TB, addr string, want bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if o.ReachableWithin(addr, 500*time.Millisecond) == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("from the outsider, %s reachable=%v, want %v", addr, !want, want)
+}

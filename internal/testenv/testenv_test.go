@@ -45,7 +45,7 @@ func TestEngine(t *testing.T) {
 		t.Fatalf("privileged container inspect: %q", got)
 	}
 
-	waitReachable(t, o, "192.0.2.1:8080", true)
+	o.WaitReachable(t, "192.0.2.1:8080", true)
 	if o.Reachable("192.0.2.1:8081") {
 		t.Error("127.0.0.1-published port reachable through the host address")
 	}
@@ -95,16 +95,4 @@ func TestEngineStaysInItsNamespace(t *testing.T) {
 	if err := exec.Command("ip", "link", "show", "docker0").Run(); err == nil {
 		t.Skip("a docker0 exists in the root namespace (not ours); cannot prove isolation here")
 	}
-}
-
-func waitReachable(t *testing.T, o *Outsider, addr string, want bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if o.ReachableWithin(addr, 500*time.Millisecond) == want {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s reachable=%v, want %v", addr, !want, want)
 }
