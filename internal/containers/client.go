@@ -270,18 +270,19 @@ func (c *Client) Networks(ctx context.Context) ([]Network, error) {
 type Event struct {
 	Time   time.Time // nanosecond precision
 	Type   string    // "container", "network", "daemon"
-	Action string    // "create", "start", "die", "destroy", "update", "connect", "disconnect", "reload"
+	Action string    // "create", "start", "die", "destroy", "update", "rename", "connect", "disconnect", "reload"
 	ID     string    // the actor: container ID, network ID or daemon ID
 	// Attributes are the actor's: for network connect/disconnect the container
 	// is Attributes["container"]; for containers "name", "image" and labels.
 	Attributes map[string]string
 }
 
-// eventFilter is what the agent re-audits on.
+// eventFilter is what the agent re-audits on. "rename" is there because policy
+// selectors match container names.
 var eventFilter = func() client.Filters {
 	return make(client.Filters).
 		Add("type", "container", "network", "daemon").
-		Add("event", "create", "start", "die", "destroy", "update", "connect", "disconnect", "reload")
+		Add("event", "create", "start", "die", "destroy", "update", "rename", "connect", "disconnect", "reload")
 }
 
 // Events subscribes to the events that can change exposure, from since (the
