@@ -69,36 +69,25 @@ func (p *probe) detectVM() (string, error) {
 	if dmiErr != nil {
 		return "", dmiErr
 	}
-	switch dmi {
-	case vmOther:
-		other = true
-	case none:
-	default:
-		return dmi, nil
+	// Steps 5-7: each names a hypervisor (the answer), an unknown one (remember
+	// "vm-other" and go on), or none.
+	steps := []func() (string, error){
+		func() (string, error) { return dmi, nil },
+		p.detectVMHypervisor,
+		p.detectVMDeviceTree,
 	}
-
-	v, err = p.detectVMHypervisor()
-	if err != nil {
-		return "", err
-	}
-	switch v {
-	case vmOther:
-		other = true
-	case none:
-	default:
-		return v, nil
-	}
-
-	v, err = p.detectVMDeviceTree()
-	if err != nil {
-		return "", err
-	}
-	switch v {
-	case vmOther:
-		other = true
-	case none:
-	default:
-		return v, nil
+	for _, step := range steps {
+		v, err = step()
+		if err != nil {
+			return "", err
+		}
+		switch v {
+		case vmOther:
+			other = true
+		case none:
+		default:
+			return v, nil
+		}
 	}
 
 	v, err = p.detectVMZVM()
