@@ -41,13 +41,15 @@ const firewallUsage = `usage:
 Both act on the iptables variant (nft or legacy) that holds Docker's chains.
 `
 
-// backendForDocker pins the iptables variant that holds Docker's chains.
-func backendForDocker(ctx context.Context) (*firewall.Backend, error) {
+// backendForDocker pins the iptables variant that holds Docker's chains, and
+// returns the detection (its IPv4 dump saves a second read).
+func backendForDocker(ctx context.Context) (*firewall.Backend, *firewall.Detection, error) {
 	det := firewall.Detect(ctx, firewall.Config{})
 	if det.Err != nil {
-		return nil, det.Err
+		return nil, det, det.Err
 	}
-	return firewall.NewBackend(firewall.Config{Variant: det.Variant})
+	b, err := firewall.NewBackend(firewall.Config{Variant: det.Variant})
+	return b, det, err
 }
 
 func firewallReset(args []string, stdout, stderr io.Writer) int {
@@ -61,7 +63,7 @@ func firewallReset(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	ctx := context.Background()
-	b, err := backendForDocker(ctx)
+	b, _, err := backendForDocker(ctx)
 	if errors.Is(err, firewall.ErrNoDockerChains) {
 		// No Docker chains anywhere: hardend cannot have added anything either
 		// (its chains hang off DOCKER-USER). Removing the package must not fail.
@@ -99,12 +101,12 @@ func firewallStatus(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	ctx := context.Background()
-	b, err := backendForDocker(ctx)
+	b, det, err := backendForDocker(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "hardend firewall status: %v\n", err)
 		return exitUsage
 	}
-	rules, err := b.Read(ctx)
+	rules, err := b.ReadDetected(ctx, det)
 	if err != nil {
 		fmt.Fprintf(stderr, "hardend firewall status: %v\n", err)
 		return exitUsage

@@ -185,7 +185,7 @@ func readFirewall(ctx context.Context, cfg firewall.Config) firewallRead {
 		return r
 	}
 	r.backend = b
-	r.rules, r.err = b.Read(ctx)
+	r.rules, r.err = b.ReadDetected(ctx, r.detection)
 	return r
 }
 

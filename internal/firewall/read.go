@@ -28,6 +28,24 @@ func (b *Backend) Read(ctx context.Context) (*Rules, error) {
 	return r, nil
 }
 
+// ReadDetected is Read for a backend pinned to d's variant, reusing the IPv4
+// dump Detect already read of that variant instead of running iptables-save a
+// second time in the same scan; only IPv6 is read.
+func (b *Backend) ReadDetected(ctx context.Context, d *Detection) (*Rules, error) {
+	v4 := d.Legacy
+	if b.cfg.Variant == VariantNFT {
+		v4 = d.NFT
+	}
+	if d.Variant != b.cfg.Variant || v4 == nil {
+		return b.Read(ctx)
+	}
+	v6, err := b.readFamily(ctx, iptsave.IPv6, "")
+	if err != nil {
+		return nil, err
+	}
+	return &Rules{Backend: string(b.cfg.Variant), V4: v4, V6: v6}, nil
+}
+
 // readFamily reads one family, one table or ("") all of them.
 func (b *Backend) readFamily(ctx context.Context, fam iptsave.Family, table string) (*iptsave.Ruleset, error) {
 	out, err := b.save(ctx, fam, table)
