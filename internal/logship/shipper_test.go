@@ -487,6 +487,9 @@ func TestReconnectAfterReceiverRestart(t *testing.T) {
 			t.Fatalf("got %+v (%v), want %q", p, err, m)
 		}
 	}
+	// The receiver can read a record before the write that sent it returns and
+	// is counted: wait for the count, then check it exactly.
+	waitFor(t, func() bool { return s.Stats()[0].Sent >= 3 })
 	if st := s.Stats()[0]; st.Reconnects != 1 || st.Sent != 3 {
 		t.Errorf("stats %+v, want 1 reconnect, 3 sent", st)
 	}
